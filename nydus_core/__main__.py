@@ -1,0 +1,5 @@
+import sys
+
+from nydus_core._cli import main
+
+sys.exit(main())

@@ -1,0 +1,132 @@
+"""Validation of option dicts: host options, router options, config keys."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nydus_core._errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Option:
+    """The accepted form of one option.
+
+    :param types: the accepted types; ``bool`` is accepted only where listed,
+        although it is a subclass of ``int``.
+    :param minimum: the smallest accepted number, if any.
+    :param choices: the accepted values, if the option is an enumeration.
+    :param nullable: whether ``None`` is accepted.
+    :param secret: whether the value must never appear in a message.
+    """
+
+    types: tuple[type, ...]
+    minimum: float | None = None
+    choices: tuple[Any, ...] | None = None
+    nullable: bool = False
+    secret: bool = False
+
+
+def join_path(path: str, key: object) -> str:
+    """Return the config key path of ``key`` under ``path``."""
+    return f"{path}.{key}" if path else str(key)
+
+
+def close_match(word: str, candidates: Iterable[str]) -> str:
+    """Return a ``did you mean`` hint for ``word``, or an empty string."""
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {matches[0]!r}?" if matches else ""
+
+
+def describe_types(types: tuple[type, ...]) -> str:
+    """Return the readable names of ``types``, such as ``int or float``."""
+    return " or ".join(kind.__name__ for kind in types)
+
+
+def check_value(value: Any, option: Option, path: str) -> Any:
+    """Check one option value and return it.
+
+    :raises ConfigError: naming ``path`` when the value has the wrong type,
+        is out of range or is not one of the choices.
+    """
+    if value is None and option.nullable:
+        return None
+    shown = "<hidden>" if option.secret else repr(value)
+    if isinstance(value, bool) and not {bool, object} & set(option.types):
+        raise ConfigError(
+            f"invalid value {shown} for config key {path!r}: expected "
+            f"{describe_types(option.types)}, not a bool",
+            path,
+        )
+    if not isinstance(value, option.types):
+        raise ConfigError(
+            f"invalid value {shown} for config key {path!r}: expected "
+            f"{describe_types(option.types)}, got {type(value).__name__}",
+            path,
+        )
+    if option.choices is not None and value not in option.choices:
+        choices = ", ".join(repr(choice) for choice in option.choices)
+        raise ConfigError(
+            f"invalid value {shown} for config key {path!r}: expected one of {choices}",
+            path,
+        )
+    if option.minimum is not None and isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(
+                f"invalid value {shown} for config key {path!r}: expected a finite "
+                "number",
+                path,
+            )
+        if value < option.minimum:
+            raise ConfigError(
+                f"invalid value {shown} for config key {path!r}: expected a number "
+                f">= {option.minimum:g}",
+                path,
+            )
+    return value
+
+
+def check_options(
+    values: Any,
+    spec: Mapping[str, Option],
+    path: str,
+    *,
+    extra: Mapping[str, Option] | None = None,
+) -> dict[str, Any]:
+    """Check a dict of options against ``spec`` and return a copy.
+
+    ``extra`` lists further options that are accepted, such as pass-through
+    options of a driver. Unknown options raise :class:`ConfigError` naming
+    the option, its path, the valid names and a close match.
+    """
+    if not isinstance(values, Mapping):
+        raise ConfigError(
+            f"invalid value for config key {path!r}: expected a dict of options, "
+            f"got {type(values).__name__}",
+            path,
+        )
+    accepted = dict(spec)
+    if extra:
+        accepted.update(extra)
+
+    checked: dict[str, Any] = {}
+    for name, value in values.items():
+        if not isinstance(name, str):
+            raise ConfigError(
+                f"invalid option name {name!r} in config key {path!r}: option names "
+                "must be strings",
+                path,
+            )
+        option_path = join_path(path, name)
+        if name not in accepted:
+            raise ConfigError(
+                f"unknown option {name!r} in config key {path or '<top level>'!r}; "
+                f"valid options: {', '.join(sorted(spec))}"
+                f"{close_match(name, accepted)}",
+                option_path,
+            )
+        checked[name] = check_value(value, accepted[name], option_path)
+    return checked

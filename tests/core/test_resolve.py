@@ -81,3 +81,18 @@ def test_resolve_scan_cached() -> None:
     first = _resolve.scan_group(ROUTER_GROUP)
     assert _resolve.scan_group(ROUTER_GROUP) is first
     assert _resolve.scan_group.cache_info().hits >= 1
+
+
+def test_resolve_legacy_without_successor() -> None:
+    with pytest.raises(PluginError) as info:
+        resolve(
+            BACKEND_GROUP, "nydus.db.backends.memcache.Memcache", "backend", BaseBackend
+        )
+    message = str(info.value)
+    assert "is a Nydus 0.11 class that this Nydus does not provide" in message
+    assert "nydus.db.backends.redis.Redis" in message
+
+
+def test_resolve_legacy_colon_form(nothing_installed: None) -> None:
+    with pytest.raises(PluginError, match="pip install nydus-redis"):
+        resolve(BACKEND_GROUP, "nydus.db.backends.redis:Redis", "backend", BaseBackend)

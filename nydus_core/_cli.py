@@ -1,4 +1,4 @@
-"""The ``nydus`` command: list plugins, show routes, replay traces."""
+"""The ``nydus`` command: list plugins, show routes, replay traces, diff configs."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ from typing import Any
 
 from nydus_core._config import create_cluster, load_config
 from nydus_core._errors import NydusError
+from nydus_core._hooks import autoload_disabled
 from nydus_core._resolve import (
+    AUTOLOAD_ENV,
     BACKEND_GROUP,
+    KIND,
+    PLUGIN_GROUP,
     ROUTER_GROUP,
-    load_entry_point,
+    entry_problem,
     scan_group,
 )
 from nydus_core._router import KeyRouter
@@ -38,8 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    plugins = commands.add_parser("plugins", help="list installed backends and routers")
-    plugins.add_argument("--json", action="store_true", help="print JSON")
+    plugins = commands.add_parser(
+        "plugins",
+        help="list installed backends, routers and hook plugins, with any error",
+    )
+    plugins.add_argument("--json", action="store_true", help="print a JSON list")
     plugins.set_defaults(run=run_plugins)
 
     route = commands.add_parser("route", help="show the host each key goes to")
@@ -47,40 +54,35 @@ def _parser() -> argparse.ArgumentParser:
     route.add_argument("keys", nargs="+", metavar="KEY")
     route.set_defaults(run=run_route)
 
+    from nydus_core._diff import add_diff_parser
     from nydus_core._replay import add_replay_parser
 
     add_replay_parser(commands)
+    add_diff_parser(commands)
     return parser
 
 
 def plugin_rows() -> list[dict[str, Any]]:
-    """Return one row per installed backend, router and hook plugin."""
+    """Return one row per installed backend, router and hook plugin.
+
+    A row's ``error`` is ``None``, or why the entry point cannot be used:
+    it fails to import, names the wrong kind of object, or shares its short
+    name with another distribution's entry point.
+    """
     rows: list[dict[str, Any]] = []
-    for group, kind in (
-        (BACKEND_GROUP, "backend"),
-        (ROUTER_GROUP, "router"),
-        ("nydus.plugins", "hook plugin"),
-    ):
+    for group in (BACKEND_GROUP, ROUTER_GROUP, PLUGIN_GROUP):
         for name, entries in sorted(scan_group(group).items()):
             for entry in entries:
                 row: dict[str, Any] = {
-                    "kind": kind,
+                    "kind": KIND[group],
                     "name": name,
                     "target": entry.value,
                     "distribution": entry.distribution,
                     "version": entry.version,
-                    "error": None,
+                    "error": entry_problem(group, entries, entry),
                 }
-                if len(entries) > 1:
-                    row["error"] = (
-                        f"short name {name!r} is registered by {len(entries)} "
-                        "distributions; use a dotted path"
-                    )
-                else:
-                    try:
-                        load_entry_point(group, entry)
-                    except NydusError as exc:
-                        row["error"] = str(exc)
+                if group == PLUGIN_GROUP:
+                    row["autoload"] = not autoload_disabled()
                 rows.append(row)
     return rows
 
@@ -91,10 +93,14 @@ def run_plugins(options: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     for row in rows:
-        status = f"  BROKEN: {row['error']}" if row["error"] else ""
+        notes = ""
+        if row.get("autoload") is False:
+            notes += f"  (not autoloaded: {AUTOLOAD_ENV} is set)"
+        if row["error"]:
+            notes += f"  BROKEN: {row['error']}"
         print(
             f"{row['kind']:<12} {row['name']:<20} {row['target']:<48} "
-            f"{row['distribution']} {row['version']}{status}"
+            f"{row['distribution']} {row['version']}{notes}"
         )
     return 0
 

@@ -187,6 +187,20 @@ class BaseBackend:
         """Return a pipeline; backends without pipelines run commands one by one."""
         return SerialPipeline(self)
 
+    def may_have_run(self, error: BaseException) -> bool:
+        """Return whether a command that failed with ``error`` may have run.
+
+        A timeout or a connection lost after the command was sent leaves it
+        unknown; a refused connection does not. The default, ``False``, lets
+        the cluster retry every command; a backend that can tell overrides
+        this and :meth:`is_read_only`, so that writes are never repeated.
+        """
+        return False
+
+    def is_read_only(self, command: str) -> bool:
+        """Return whether ``command`` only reads, so running it twice is harmless."""
+        return False
+
     def ping(self) -> None:
         """Check that the host answers; raises a retryable error if it does not."""
         _ = self.connection

@@ -30,6 +30,8 @@ DEFAULT_MAX_CONNECTION_RETRIES = 20
 DEFAULT_RETRY_BACKOFF = 0.05
 DEFAULT_RETRY_BACKOFF_MAX = 1.0
 DEFAULT_RETRY_DEADLINE = 2.0
+#: Seconds between two log records of the same message about the same host.
+LOG_INTERVAL = 1.0
 
 
 class Route:
@@ -116,7 +118,8 @@ class Cluster:
         self._down_since: dict[int, float] = {}
         self._state_lock = threading.Lock()
         self._readmitting: set[int] = set()
-        self._last_log: dict[tuple[int, str], float] = {}
+        self._last_log: dict[tuple[int, str], tuple[float, int]] = {}
+        self._log_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._executor_lock = threading.Lock()
 
@@ -141,7 +144,13 @@ class Cluster:
         return iter(self.hosts)
 
     def __getitem__(self, number: int) -> BaseBackend:
-        return self.hosts[number]
+        try:
+            return self.hosts[number]
+        except KeyError:
+            raise KeyError(
+                f"no host {number!r} in this cluster; its hosts are "
+                f"{', '.join(map(str, self.hosts))}"
+            ) from None
 
     def __enter__(self) -> Cluster:
         return self
@@ -162,6 +171,25 @@ class Cluster:
             return sorted({part.host for part in route.plan.parts})
         return route.hosts
 
+    def route_one(
+        self, command: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> tuple[int, Sequence[Key]] | None:
+        """Return the host and keys of a call that one key routes, or ``None``.
+
+        This is :meth:`route`'s common case without building a
+        :class:`Route`, and :meth:`execute` and :meth:`map` call it once per
+        command. It returns ``None`` when a host is down, the router does not
+        route by key, or the call has no key or several keys; :meth:`route`
+        handles those. It raises what :meth:`route` raises for the same call.
+        """
+        router = self.router
+        if self._down_since or router._down or not router.routes_by_key:
+            return None
+        keys = self._first.command_keys(command, args, kwargs)
+        if len(keys) != 1:
+            return None
+        return router.get_host(keys[0]), keys
+
     def route(
         self,
         command: str,
@@ -178,7 +206,11 @@ class Cluster:
             return Route(router.get_hosts(command, peek=peek), ())
         keys = self._first.command_keys(command, args, kwargs)
         if not keys:
-            return Route(router.get_hosts(command, peek=peek), ())
+            hosts = router.get_hosts(command, peek=peek)
+            for host in hosts:
+                # No other host can run a fan-out's command in its place.
+                self._check_up(host, fan_out=True)
+            return Route(hosts, ())
         if len(keys) == 1:
             host = router.get_host(keys[0])
             self._check_up(host)
@@ -208,14 +240,19 @@ class Cluster:
             raise CrossShardError(command, placement)
         return Route(sorted(distinct), keys, plan)
 
-    def _check_up(self, host: int) -> None:
+    def _check_up(self, host: int, *, fan_out: bool = False) -> None:
         router = self.router
-        if host in router.down and not router.remaps_down_hosts:
+        if host in router.down and (fan_out or not router.remaps_down_hosts):
             info = self._infos[host]
+            reason = (
+                "a command without keys goes to every host"
+                if fan_out
+                else "the router does not send its keys to another host"
+            )
             raise HostDownError(
-                f"host {host} ({info.identifier}) is marked down and the router "
-                "does not send its keys to another host; the cluster checks it "
-                f"again {router.retry_timeout:g}s after it went down",
+                f"host {host} ({info.identifier}) is marked down and {reason}; "
+                f"the cluster checks it again {router.retry_timeout:g}s after it "
+                "went down",
                 host,
                 info.identifier,
             )
@@ -226,6 +263,9 @@ class Cluster:
         self, command: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> Any:
         """Run ``command`` on the hosts its router picks and return the result."""
+        one = self.route_one(command, args, kwargs)
+        if one is not None:
+            return self.call_host(one[0], command, args, kwargs, one[1])
         route = self.route(command, args, kwargs)
         if route.plan is not None:
             return self._run_plan(route.plan)
@@ -237,8 +277,11 @@ class Cluster:
         ]
 
     def _run_plan(self, plan: SplitPlan) -> Any:
+        # NOTE: parts are not atomic together. When one part's host fails, the
+        # parts sent to the other hosts stay applied (half of a split MSET)
+        # and the call raises that part's error.
         futures = [
-            self.executor.submit(
+            self.submit(
                 self.call_host, part.host, part.command, part.args, part.kwargs, ()
             )
             for part in plan.parts[1:]
@@ -308,32 +351,66 @@ class Cluster:
         router = self.router
         if not router.retryable:
             raise mapped from error
+        if backend.may_have_run(error) and not backend.is_read_only(command):
+            # A write that may have run is not repeated: a second INCR or
+            # LPUSH would apply twice. The caller sees the error instead, and
+            # a health check decides whether the host goes down.
+            self.check_after_failure(host, mapped)
+            raise mapped from error
         if attempt >= self.max_connection_retries or self._past_deadline(first_failure):
             self.mark_down(host, mapped)
             raise mapped from error
+
+        delay = 0.0
         if router.remaps_down_hosts:
             self.mark_down(host, mapped)
             next_host = self._reroute(command, keys, mapped)
         else:
             next_host = host
-            self._sleep_backoff(attempt)
-        logger.debug(
-            "retrying %s (attempt %d of %d) on host %d (%s) after %s",
+            delay = self._backoff_delay(attempt, first_failure)
+
+        self._log_limited(
+            host,
+            logging.DEBUG,
+            "retrying %s on host %d (%s) in %.3fs, retry %d of at most %d, after %s",
             command,
-            attempt + 1,
-            self.max_connection_retries,
             next_host,
             self._infos[next_host].identifier,
+            delay,
+            attempt + 1,
+            self.max_connection_retries,
             mapped,
         )
+        if delay > 0:
+            time.sleep(delay)
         return next_host
 
+    def check_after_failure(self, host: int, error: HostError) -> None:
+        """Mark ``host`` down if it fails a health check after ``error``.
+
+        Used when a failed write is not retried, so that a dead host is
+        still ejected.
+        """
+        backend = self.hosts[host]
+        try:
+            backend.ping()
+        except Exception:  # noqa: BLE001 - any failure means the host is down
+            self.mark_down(host, error)
+
     def _reroute(self, command: str, keys: Sequence[Key], error: HostError) -> int:
+        """Return the host that takes over a call from a host just marked down."""
         router = self.router
         if keys:
-            return router.get_host(keys[0])
-        hosts = router.get_hosts(command)
-        up = [host for host in hosts if host not in router.down]
+            hosts = {router.get_host(key) for key in keys}
+            if len(hosts) > 1:
+                # The keys of the down host now belong to several hosts.
+                raise error
+            return hosts.pop()
+        if router.routes_by_key:
+            # A call without keys, or one host's part of a split call, belongs
+            # to the host that failed, and no other host can run it instead.
+            raise error
+        up = [host for host in router.get_hosts(command) if host not in router.down]
         if not up:
             raise error
         return up[0]
@@ -342,9 +419,24 @@ class Cluster:
         deadline = self.retry_deadline
         return deadline is not None and time.monotonic() - first_failure >= deadline
 
-    def _sleep_backoff(self, attempt: int) -> None:
-        ceiling = min(self.retry_backoff_max, self.retry_backoff * (2**attempt))
-        time.sleep(random.uniform(0, ceiling))
+    def _backoff_delay(self, attempt: int, first_failure: float) -> float:
+        """Return the delay before retry ``attempt + 1``: full jitter, capped.
+
+        The delay is uniform between 0 and ``retry_backoff * 2**attempt``,
+        at most ``retry_backoff_max`` and at most the time left before the
+        retry deadline.
+        """
+        # The exponent stops at 64 so that the product stays a finite float.
+        growth = 2.0 ** min(attempt, 64)
+        ceiling = min(self.retry_backoff_max, self.retry_backoff * growth)
+        delay = random.uniform(0, ceiling)
+        if self.retry_deadline is not None:
+            left = first_failure + self.retry_deadline - time.monotonic()
+            delay = min(delay, max(left, 0.0))
+        return delay
+
+    def _sleep_backoff(self, attempt: int, first_failure: float) -> None:
+        time.sleep(self._backoff_delay(attempt, first_failure))
 
     # Hooks
 
@@ -411,11 +503,11 @@ class Cluster:
         self._log_limited(
             host,
             logging.WARNING,
-            "host %d (%s) marked down after %s; checking it again in %gs",
+            "host %d (%s) marked down, to be checked again in %gs, after: %s",
             host,
             info.identifier,
-            error,
             self.router.retry_timeout,
+            error,
         )
         if self.hooks.any_hooks:
             self.hooks.call("nydus_host_down", cluster=self, host=info, error=error)
@@ -459,7 +551,9 @@ class Cluster:
             with self._state_lock:
                 if host in self._down_since:
                     self._down_since[host] = time.monotonic()
-            logger.debug(
+            self._log_limited(
+                host,
+                logging.DEBUG,
                 "host %d (%s) failed its health check: %s",
                 host,
                 self._infos[host].identifier,
@@ -471,15 +565,23 @@ class Cluster:
         self.mark_up(host)
 
     def _log_limited(self, host: int, level: int, message: str, *args: Any) -> None:
-        """Log at most once a second per host and message."""
+        """Log at most once a second per host and message.
+
+        The next record of a message says how many repeats were dropped.
+        """
         if not logger.isEnabledFor(level):
             return
         now = time.monotonic()
         marker = (host, message)
-        last = self._last_log.get(marker)
-        if last is not None and now - last < 1.0:
-            return
-        self._last_log[marker] = now
+        with self._log_lock:
+            last, dropped = self._last_log.get(marker, (None, 0))
+            if last is not None and now - last < LOG_INTERVAL:
+                self._last_log[marker] = (last, dropped + 1)
+                return
+            self._last_log[marker] = (now, 0)
+        if dropped and last is not None:
+            message += "; %d more like this in the last %gs were not logged"
+            args = (*args, dropped, now - last)
         logger.log(level, message, *args)
 
     # Connections
@@ -501,6 +603,10 @@ class Cluster:
 
         The cluster stays usable: the next call connects again.
         """
+        # NOTE: sockets in use are closed too, so calls in flight on other
+        # threads fail with connection errors and are retried, and may mark
+        # hosts down. A socket that such a call opens meanwhile closes only
+        # when the old client is garbage-collected. Call this at shutdown.
         with self._executor_lock:
             executor, self._executor = self._executor, None
         if executor is not None:
@@ -522,19 +628,24 @@ class Cluster:
     @property
     def executor(self) -> ThreadPoolExecutor:
         """The thread pool of :meth:`map`, created on first use."""
-        executor = self._executor
-        if executor is None:
-            with self._executor_lock:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(
-                        max_workers=self.workers, thread_name_prefix="nydus-map"
-                    )
-                executor = self._executor
-        return executor
+        with self._executor_lock:
+            return self._executor_locked()
+
+    def _executor_locked(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=self.workers, thread_name_prefix="nydus-map"
+            )
+        return self._executor
 
     def submit(self, function: Any, *args: Any) -> Future[Any]:
-        """Run ``function(*args)`` on the cluster's thread pool."""
-        return self.executor.submit(function, *args)
+        """Run ``function(*args)`` on the cluster's thread pool.
+
+        The pool is fetched and used under one lock, so a concurrent
+        :meth:`disconnect` cannot hand this call a pool that is shut down.
+        """
+        with self._executor_lock:
+            return self._executor_locked().submit(function, *args)
 
     def map(
         self, workers: int | None = None, fail_silently: bool = False

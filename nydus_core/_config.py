@@ -22,8 +22,14 @@ from nydus_core._cluster import (
     Cluster,
 )
 from nydus_core._errors import ConfigError
-from nydus_core._hooks import make_plugin_manager
-from nydus_core._options import Option, check_value, close_match, join_path
+from nydus_core._hooks import HOOK_NAMES, make_plugin_manager
+from nydus_core._options import (
+    Option,
+    check_value,
+    close_match,
+    join_path,
+    shown_value,
+)
 from nydus_core._resolve import BACKEND_GROUP, ROUTER_GROUP, resolve
 from nydus_core._router import AllRouter, BaseRouter, HostSpec
 
@@ -167,11 +173,13 @@ def _check_top_level(
     for key in settings:
         if key in known:
             continue
-        hint = close_match(str(key), known | backend_cls.config_keys)
+        shown = shown_value(key)
+        name = key if isinstance(key, str) else shown
+        hint = close_match(name, known | backend_cls.config_keys)
         raise ConfigError(
-            f"unknown config key {key!r}; valid keys: {', '.join(sorted(known))}"
+            f"unknown config key {shown}; valid keys: {', '.join(sorted(known))}"
             f"{hint}; host options such as 'port' go under 'hosts' or 'defaults'",
-            str(key),
+            name,
         )
     options = settings.get("router_options")
     if options is not None and not isinstance(options, Mapping):
@@ -186,7 +194,9 @@ def _check_hosts(
     settings: Mapping[str, Any], backend_cls: type[BaseBackend]
 ) -> dict[int, dict[str, Any]]:
     hosts = _host_mapping(settings.get("hosts"))
-    defaults = settings.get("defaults") or {}
+    defaults = settings.get("defaults")
+    if defaults is None:
+        defaults = {}
     if not isinstance(defaults, Mapping):
         raise ConfigError(
             f"invalid value for config key 'defaults': expected a dict of host "
@@ -230,11 +240,25 @@ def _host_mapping(hosts: Any) -> dict[int, Any]:
         raise ConfigError(
             "empty config key 'hosts': a cluster needs at least one host", "hosts"
         )
-    numbered = {_host_number(key): value for key, value in hosts.items()}
+    numbered: dict[int, Any] = {}
+    spelled: dict[int, Any] = {}
+    for key, value in hosts.items():
+        number = _host_number(key)
+        if number in numbered:
+            shown = shown_value(number)
+            raise ConfigError(
+                f"host number {shown} is given twice in config key 'hosts', as "
+                f"{shown_value(spelled[number])} and {shown_value(key)}; give each "
+                "host once",
+                f"hosts.{shown}",
+            )
+        numbered[number] = value
+        spelled[number] = key
     expected = list(range(len(numbered)))
     if sorted(numbered) != expected:
+        shown = ", ".join(shown_value(number, 40) for number in sorted(numbered))
         raise ConfigError(
-            f"invalid host numbers {sorted(numbered)} in config key 'hosts': number "
+            f"invalid host numbers [{shown}] in config key 'hosts': number "
             f"the hosts 0 to {len(numbered) - 1}, since routers place keys by "
             "host number",
             "hosts",
@@ -245,12 +269,16 @@ def _host_mapping(hosts: Any) -> dict[int, Any]:
 def _host_number(key: Any) -> int:
     if isinstance(key, int) and not isinstance(key, bool):
         return key
-    if isinstance(key, str) and key.strip().isdigit():
-        return int(key)
+    if isinstance(key, str) and key.strip().isascii() and key.strip().isdigit():
+        try:
+            return int(key)
+        except ValueError:
+            pass  # more digits than int() accepts
+    shown = shown_value(key)
     raise ConfigError(
-        f"invalid host number {key!r} in config key 'hosts': host numbers are "
+        f"invalid host number {shown} in config key 'hosts': host numbers are "
         "integers such as 0, 1, 2 (or their digits as strings, as in TOML)",
-        f"hosts.{key}",
+        f"hosts.{key if isinstance(key, str) else shown}",
     )
 
 
@@ -263,4 +291,14 @@ def _check_plugins(plugins: Any) -> list[object]:
             f"plugin objects, got {type(plugins).__name__}",
             "plugins",
         )
+    for index, plugin in enumerate(plugins):
+        if isinstance(plugin, str):
+            continue  # a plugin name, resolved by make_plugin_manager()
+        if not any(hasattr(plugin, name) for name in HOOK_NAMES):
+            raise ConfigError(
+                f"invalid hook plugin {shown_value(plugin)} in config key "
+                f"'plugins.{index}': it implements none of the Nydus hooks "
+                f"({', '.join(HOOK_NAMES)})",
+                f"plugins.{index}",
+            )
     return list(plugins)

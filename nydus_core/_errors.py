@@ -69,7 +69,7 @@ class CrossShardError(NydusError, ValueError):
 
     def __init__(self, command: str, hosts: dict[int, list[Any]]) -> None:
         placement = "; ".join(
-            f"host {host}: {', '.join(repr(key) for key in keys)}"
+            f"host {host}: {', '.join(dict.fromkeys(repr(key) for key in keys))}"
             for host, keys in sorted(hosts.items())
         )
         super().__init__(
@@ -123,12 +123,12 @@ class CommandError(NydusError):
         lines = [f"{len(self.failures)} command(s) failed:"]
         for failure in self.failures[:20]:
             where = (
-                f"host {failure.host} ({failure.identifier})"
+                f"on host {failure.host} ({failure.identifier})"
                 if failure.host is not None
-                else "before routing"
+                else "before it reached a host"
             )
             lines.append(
-                f"  #{failure.index} {failure.command} on {where}: "
+                f"  #{failure.index} {failure.command} {where}: "
                 f"{type(failure.error).__name__}: {failure.error}"
             )
         if len(self.failures) > 20:

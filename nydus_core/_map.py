@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from nydus_core._errors import CommandError, CommandFailure
+from nydus_core._errors import CommandError, CommandFailure, HostError
 
 if TYPE_CHECKING:
     from nydus_core._cluster import Cluster
@@ -103,7 +103,18 @@ class EventualResult:
         return item in self.value
 
 
-class _Call:
+class _Call(EventualResult):
+    """One queued command, which is also the placeholder returned to its caller.
+
+    Being the placeholder saves an object per command, and map() blocks
+    queue tens of thousands. A call that one host runs whole is its own
+    item.
+
+    Like every placeholder, a call compares, hashes and converts as its
+    value, so this module never tests one for truth, compares it, or keys a
+    dict or set with it.
+    """
+
     __slots__ = (
         "args",
         "command",
@@ -113,21 +124,33 @@ class _Call:
         "kwargs",
         "merge",
         "parts",
-        "result",
     )
 
     def __init__(
         self, index: int, command: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
+        self._value = _PENDING
+        self._error = None
         self.index = index
         self.command = command
         self.args = args
         self.kwargs = kwargs
-        self.result = EventualResult()
         self.keys: tuple[Any, ...] = ()
         self.parts: list[Any] | None = None
         self.merge: Callable[[list[Any]], Any] | None = None
         self.failure: CommandFailure | None = None
+
+    # The item interface of _Item, for a call sent whole to one host: no
+    # _Item is allocated for the common case.
+    slot: ClassVar[None] = None
+
+    @property
+    def call(self) -> _Call:
+        return self
+
+    @property
+    def result(self) -> EventualResult:
+        return self
 
 
 class _Item:
@@ -158,7 +181,14 @@ class _MapProxy:
         self._name = name
 
     def __call__(self, *args: Any, **kwargs: Any) -> EventualResult:
-        return self._context.queue(self._name, args, kwargs)
+        # MapContext.queue(), inlined: this runs once per queued command.
+        context = self._context
+        if context._done:
+            raise RuntimeError("this map() block has already run its commands")
+        calls = context._calls
+        call = _Call(len(calls), self._name, args, kwargs)
+        calls.append(call)
+        return call
 
     def __getattr__(self, name: str) -> _MapProxy:
         if name.startswith("__"):
@@ -166,7 +196,9 @@ class _MapProxy:
         return _MapProxy(self._context, f"{self._name}.{name}")
 
 
-Batches = dict[int, list[_Item]]
+#: What a host's pipeline runs: a part of a call, or a whole call.
+BatchItem = _Item | _Call
+Batches = dict[int, list[BatchItem]]
 
 
 class MapContext:
@@ -188,7 +220,10 @@ class MapContext:
     def __getattr__(self, name: str) -> _MapProxy:
         if name.startswith("_"):
             raise AttributeError(name)
-        return _MapProxy(self, name)
+        proxy = _MapProxy(self, name)
+        # Cached on the instance, so the next lookup skips __getattr__.
+        self.__dict__[name] = proxy
+        return proxy
 
     def __enter__(self) -> MapContext:
         return self
@@ -208,7 +243,7 @@ class MapContext:
             raise RuntimeError("this map() block has already run its commands")
         call = _Call(len(self._calls), command, args, kwargs)
         self._calls.append(call)
-        return call.result
+        return call
 
     def resolve(self) -> None:
         """Run the queued commands and fill in their placeholders."""
@@ -225,10 +260,19 @@ class MapContext:
 
     def _route_all(self) -> Batches:
         cluster = self._cluster
+        route_one = cluster.route_one
         batches: Batches = {}
         for call in self._calls:
             try:
+                one = route_one(call.command, call.args, call.kwargs)
+                if one is not None:
+                    call.keys = tuple(one[1])
+                    batches.setdefault(one[0], []).append(call)
+                    continue
                 route = cluster.route(call.command, call.args, call.kwargs)
+            except HostError as exc:
+                self._fail(call, exc.host, exc)
+                continue
             except Exception as exc:  # noqa: BLE001 - reported with the others
                 self._fail(call, None, exc)
                 continue
@@ -240,8 +284,7 @@ class MapContext:
                     item = _Item(call, slot, part.command, part.args, part.kwargs)
                     batches.setdefault(part.host, []).append(item)
             elif len(route.hosts) == 1:
-                item = _Item(call, None, call.command, call.args, call.kwargs)
-                batches.setdefault(route.hosts[0], []).append(item)
+                batches.setdefault(route.hosts[0], []).append(call)
             else:
                 call.parts = [None] * len(route.hosts)
                 call.merge = list
@@ -264,20 +307,23 @@ class MapContext:
                 )
                 continue
             for item, value in zip(items, outcome, strict=True):
-                self._store(item, host, value)
+                if type(item) is _Call and not isinstance(value, Exception):
+                    # _store()'s common case, inlined: a whole call succeeded.
+                    item._value = value
+                else:
+                    self._store(item, host, value)
         if same_host_retry:
-            self._cluster._sleep_backoff(attempt)
+            self._cluster._sleep_backoff(attempt, first_failure)
         return retry
 
     def _run_hosts(self, batches: Batches) -> dict[int, list[Any] | BaseException]:
         hosts = list(batches)
         if len(hosts) == 1:
             return {hosts[0]: self._run_batch(hosts[0], batches[hosts[0]])}
-        groups = [hosts[start :: self._workers] for start in range(self._workers)]
+        workers = min(self._workers, len(hosts))
+        groups = [hosts[start::workers] for start in range(workers)]
         futures = [
-            self._cluster.submit(self._run_group, group, batches)
-            for group in groups
-            if group
+            self._cluster.submit(self._run_group, group, batches) for group in groups
         ]
         outcomes: dict[int, list[Any] | BaseException] = {}
         for future in futures:
@@ -289,7 +335,9 @@ class MapContext:
     ) -> dict[int, list[Any] | BaseException]:
         return {host: self._run_batch(host, batches[host]) for host in hosts}
 
-    def _run_batch(self, host: int, items: list[_Item]) -> list[Any] | BaseException:
+    def _run_batch(
+        self, host: int, items: list[BatchItem]
+    ) -> list[Any] | BaseException:
         cluster = self._cluster
         backend = cluster.hosts[host]
         hooks = cluster.hooks.command_hooks
@@ -312,7 +360,7 @@ class MapContext:
         return results
 
     def _report(
-        self, host: int, items: list[_Item], results: list[Any], duration: float
+        self, host: int, items: list[BatchItem], results: list[Any], duration: float
     ) -> None:
         cluster = self._cluster
         for item, value in zip(items, results, strict=True):
@@ -326,7 +374,7 @@ class MapContext:
     def _host_failed(
         self,
         host: int,
-        items: list[_Item],
+        items: list[BatchItem],
         error: BaseException,
         attempt: int,
         first_failure: float,
@@ -343,6 +391,16 @@ class MapContext:
 
         mapped = backend.map_error(error)
         mapped.__cause__ = error
+        if backend.may_have_run(error):
+            # Writes that may have run are not repeated; reads are.
+            unsafe = [item for item in items if not backend.is_read_only(item.command)]
+            for item in unsafe:
+                self._fail(item.call, host, mapped)
+            if unsafe and router.retryable:
+                cluster.check_after_failure(host, mapped)
+            items = [item for item in items if backend.is_read_only(item.command)]
+            if not items:
+                return False
         can_retry = (
             router.retryable
             and attempt < cluster.max_connection_retries
@@ -362,7 +420,7 @@ class MapContext:
         return False
 
     def _reroute(
-        self, item: _Item, host: int, error: BaseException, retry: Batches
+        self, item: BatchItem, host: int, error: BaseException, retry: Batches
     ) -> None:
         """Send an item of a down host to the host its router picks now."""
         call = self._cluster
@@ -370,24 +428,32 @@ class MapContext:
         if item.slot is not None or not item.call.keys:
             # A part of a fanned-out or split call belongs to this host only.
             if not router.routes_by_key and item.slot is None:
-                up = [h for h in router.get_hosts(item.command) if h not in router.down]
+                try:
+                    hosts = router.get_hosts(item.command)
+                except HostError:
+                    hosts = []
+                up = [h for h in hosts if h not in router.down]
                 if up:
                     retry.setdefault(up[0], []).append(item)
                     return
             self._fail(item.call, host, error)
             return
-        new_host = router.get_host(item.call.keys[0])
-        if new_host in router.down:
+        try:
+            new_hosts = {router.get_host(key) for key in item.call.keys}
+        except HostError:
+            new_hosts = set()
+        if len(new_hosts) != 1 or new_hosts & router.down:
+            # Every host is down, or the keys now belong to several hosts.
             self._fail(item.call, host, error)
             return
-        retry.setdefault(new_host, []).append(item)
+        retry.setdefault(new_hosts.pop(), []).append(item)
 
-    def _store(self, item: _Item, host: int, value: Any) -> None:
+    def _store(self, item: BatchItem, host: int, value: Any) -> None:
         call = item.call
         if isinstance(value, Exception):
             self._fail(call, host, value)
         elif item.slot is None:
-            call.result._value = value
+            call._value = value
         else:
             assert call.parts is not None
             call.parts[item.slot] = value
@@ -405,7 +471,7 @@ class MapContext:
     def _finish(self) -> None:
         failures: list[CommandFailure] = []
         for call in self._calls:
-            result = call.result
+            result: EventualResult = call
             if call.failure is None and call.merge is not None:
                 assert call.parts is not None
                 try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ class Option:
     :param choices: the accepted values, if the option is an enumeration.
     :param nullable: whether ``None`` is accepted.
     :param secret: whether the value must never appear in a message.
+    :param maximum: the largest accepted number, if any.
     """
 
     types: tuple[type, ...]
@@ -28,6 +30,7 @@ class Option:
     choices: tuple[Any, ...] | None = None
     nullable: bool = False
     secret: bool = False
+    maximum: float | None = None
 
 
 def join_path(path: str, key: object) -> str:
@@ -46,6 +49,20 @@ def describe_types(types: tuple[type, ...]) -> str:
     return " or ".join(kind.__name__ for kind in types)
 
 
+def shown_value(value: Any, limit: int = 200) -> str:
+    """Return ``repr(value)`` for a message, shortened to about ``limit``."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a message must not fail on a bad value
+        if isinstance(value, int):
+            # An int of more than 4300 digits has no repr by default.
+            return f"<int of {value.bit_length()} bits>"
+        return f"<{type(value).__name__} object>"
+    if len(text) > limit:
+        return f"{text[:limit]}... ({len(text)} characters)"
+    return text
+
+
 def check_value(value: Any, option: Option, path: str) -> Any:
     """Check one option value and return it.
 
@@ -54,7 +71,7 @@ def check_value(value: Any, option: Option, path: str) -> Any:
     """
     if value is None and option.nullable:
         return None
-    shown = "<hidden>" if option.secret else repr(value)
+    shown = "<hidden>" if option.secret else shown_value(value)
     if isinstance(value, bool) and not {bool, object} & set(option.types):
         raise ConfigError(
             f"invalid value {shown} for config key {path!r}: expected "
@@ -73,20 +90,48 @@ def check_value(value: Any, option: Option, path: str) -> Any:
             f"invalid value {shown} for config key {path!r}: expected one of {choices}",
             path,
         )
-    if option.minimum is not None and isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(
-                f"invalid value {shown} for config key {path!r}: expected a finite "
-                "number",
-                path,
-            )
-        if value < option.minimum:
-            raise ConfigError(
-                f"invalid value {shown} for config key {path!r}: expected a number "
-                f">= {option.minimum:g}",
-                path,
-            )
+    if isinstance(value, str):
+        _check_text(value, shown, path)
+    bounded = option.minimum is not None or option.maximum is not None
+    if bounded and isinstance(value, (int, float)):
+        _check_range(value, option, shown, path)
     return value
+
+
+def _check_text(value: str, shown: str, path: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(
+            f"invalid value {shown} for config key {path!r}: character "
+            f"{exc.start} is a lone surrogate, which UTF-8 cannot encode",
+            path,
+        ) from None
+
+
+def _check_range(value: float, option: Option, shown: str, path: str) -> None:
+    # An int beyond the float range would fail later, in float() or sleep().
+    if isinstance(value, float):
+        finite = math.isfinite(value)
+    else:
+        finite = abs(value) <= sys.float_info.max
+    if not finite:
+        raise ConfigError(
+            f"invalid value {shown} for config key {path!r}: expected a finite number",
+            path,
+        )
+    if option.minimum is not None and value < option.minimum:
+        raise ConfigError(
+            f"invalid value {shown} for config key {path!r}: expected a number "
+            f">= {option.minimum:g}",
+            path,
+        )
+    if option.maximum is not None and value > option.maximum:
+        raise ConfigError(
+            f"invalid value {shown} for config key {path!r}: expected a number "
+            f"<= {option.maximum:g}",
+            path,
+        )
 
 
 def check_options(

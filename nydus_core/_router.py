@@ -165,7 +165,8 @@ class KeyRouter(BaseRouter):
         return hash_tag_part(data, self.hash_tag[0], self.hash_tag[1])
 
     def get_host(self, key: Key) -> int:
-        data = key_bytes(key)
+        # key_bytes() of a str, inlined: this runs once per routed command.
+        data = key.encode() if type(key) is str else key_bytes(key)
         if self.hash_tag is not None:
             data = hash_tag_part(data, self.hash_tag[0], self.hash_tag[1])
         return self.place(data)

@@ -50,7 +50,16 @@ def add_replay_parser(commands: Any) -> None:
         "(default: consistent_hashing)",
     )
     replay.add_argument(
-        "--hosts", type=int, default=4, help="local redis-server processes to start"
+        "--hosts",
+        type=int,
+        default=None,
+        help="local redis-server processes to start, without --config (default: 4)",
+    )
+    replay.add_argument(
+        "--ttl",
+        type=int,
+        default=600,
+        help="expiry in seconds of the keys the replay sets (default: 600)",
     )
     replay.add_argument(
         "--limit", type=int, default=None, help="replay the first N keys"
@@ -61,8 +70,8 @@ def add_replay_parser(commands: Any) -> None:
 def read_trace(path: str, limit: int | None = None) -> list[str]:
     """Read the keys of a trace file, at most ``limit`` of them."""
     file = Path(path)
-    if not file.exists():
-        raise FileNotFoundError(f"trace file {path!r} not found")
+    if not file.is_file():
+        raise FileNotFoundError(f"trace file {path!r} not found or not a file")
     opener: Any = lzma.open if file.suffix == ".xz" else open
     stem = file.name.removesuffix(".xz")
     if stem.endswith(".trace"):
@@ -88,8 +97,13 @@ def _batches(keys: list[str]) -> Iterator[list[str]]:
         yield keys[start : start + BATCH_SIZE]
 
 
-def replay(cluster: Cluster, keys: list[str], progress: bool = False) -> dict[str, Any]:
-    """Replay ``keys`` through ``cluster`` and return the statistics."""
+def replay(
+    cluster: Cluster, keys: list[str], progress: bool = False, ttl: int = 600
+) -> dict[str, Any]:
+    """Replay ``keys`` through ``cluster`` and return the statistics.
+
+    :param ttl: the expiry, in seconds, of each key set on a miss.
+    """
     hits = 0
     requests: Counter[int] = Counter()
     distinct: dict[str, int] = {}
@@ -105,7 +119,7 @@ def replay(cluster: Cluster, keys: list[str], progress: bool = False) -> dict[st
                     hits += 1
                     continue
                 missed.add(key)
-                conn.set(key, CACHED_VALUE)
+                conn.set(key, CACHED_VALUE, ex=ttl)
         for key in batch:
             host = distinct.get(key)
             if host is None:
@@ -156,8 +170,16 @@ def print_report(cluster: Cluster, stats: dict[str, Any]) -> None:
 
 
 def run_replay(options: argparse.Namespace) -> int:
-    if options.hosts < 1:
-        raise ConfigError(f"invalid --hosts {options.hosts}: expected 1 or more")
+    if options.config and options.hosts is not None:
+        raise ConfigError(
+            "--hosts starts local servers and cannot be used with --config, whose "
+            "hosts are used instead"
+        )
+    hosts = 4 if options.hosts is None else options.hosts
+    if hosts < 1:
+        raise ConfigError(f"invalid --hosts {hosts}: expected 1 or more")
+    if options.ttl < 1:
+        raise ConfigError(f"invalid --ttl {options.ttl}: expected 1 or more seconds")
     if options.limit is not None and options.limit < 1:
         raise ConfigError(f"invalid --limit {options.limit}: expected 1 or more")
     keys = read_trace(options.trace, options.limit)
@@ -168,9 +190,16 @@ def run_replay(options: argparse.Namespace) -> int:
             if options.router:
                 config["router"] = options.router
         else:
-            config = _local_config(stack, options.hosts, options.router)
+            config = _local_config(stack, hosts, options.router)
         cluster = stack.enter_context(create_cluster(config))
-        stats = replay(cluster, keys, progress)
+        if not cluster.router.routes_by_key:
+            raise ConfigError(
+                f"router {type(cluster.router).__name__} does not place each key on "
+                "one host, so a cache replay through it means nothing; use a key "
+                "router such as partition or consistent_hashing",
+                "router",
+            )
+        stats = replay(cluster, keys, progress, options.ttl)
     print_report(cluster, stats)
     return 0
 

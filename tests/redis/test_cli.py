@@ -126,3 +126,36 @@ def test_cli_replay_missing_trace(tmp_path: Path) -> None:
     result = nydus("replay", str(tmp_path / "none.trace"))
     assert result.returncode == 2
     assert "not found" in result.stderr
+
+
+def test_cli_replay_directory(tmp_path: Path) -> None:
+    result = nydus("replay", str(tmp_path))
+    assert result.returncode == 2
+    assert "not a file" in result.stderr
+
+
+def test_cli_replay_round_robin_rejected() -> None:
+    result = nydus(
+        "replay", str(TRACE), "--hosts", "1", "--limit", "10", "--router", "round_robin"
+    )
+    assert result.returncode == 2
+    assert "does not place each key on one host" in result.stderr
+
+
+def test_cli_replay_hosts_with_config(
+    tmp_path: Path, servers: list[LocalRedisServer]
+) -> None:
+    config = write_config(tmp_path / "c.toml", servers[:1], "partition")
+    result = nydus("replay", str(TRACE), "--config", str(config), "--hosts", "3")
+    assert result.returncode == 2
+    assert "--hosts starts local servers" in result.stderr
+
+
+def test_cli_replay_sets_ttl(tmp_path: Path, servers: list[LocalRedisServer]) -> None:
+    config = write_config(tmp_path / "c.toml", servers[:1], "partition")
+    keys = tmp_path / "keys.txt"
+    keys.write_text("ttl-key\n", encoding="utf-8")
+    result = nydus("replay", str(keys), "--config", str(config), "--ttl", "100")
+    assert result.returncode == 0, result.stderr
+    ttl = direct(servers[0]).ttl("ttl-key")
+    assert 0 < ttl <= 100

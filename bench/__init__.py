@@ -1,0 +1,1 @@
+"""Benchmarks of Nydus against the clients users would pick instead."""

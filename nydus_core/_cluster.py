@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -287,9 +287,14 @@ class Cluster:
             for part in plan.parts[1:]
         ]
         first = plan.parts[0]
-        results = [
-            self.call_host(first.host, first.command, first.args, first.kwargs, ())
-        ]
+        try:
+            results = [
+                self.call_host(first.host, first.command, first.args, first.kwargs, ())
+            ]
+        finally:
+            # Every part ends before the call returns or raises, so that no
+            # part still in flight can overwrite what the caller writes next.
+            wait(futures)
         results.extend(future.result() for future in futures)
         return plan.merge(results)
 

@@ -111,7 +111,11 @@ def render(sections: list[Section], machine: Machine, command: str) -> str:
         "and the sides of each comparison run interleaved (see each "
         "benchmark's method), so that load from other processes on the "
         "machine costs each side about the same. IQR is the interquartile "
-        "range of the rounds as a share of the median.",
+        "range of the rounds as a share of the median. Load from other "
+        "processes still moves the figures, so a ratio close to its target "
+        "can fall on either side of it from one full run to the next. Read "
+        "each verdict with the IQR of its rows and with the notes under its "
+        "benchmark, which say what limits it.",
         "",
         "Regenerate this page with:",
         "",

@@ -112,7 +112,7 @@ def _section(
         title="Routing cost per key",
         method=(
             f"Each router maps the same `str` keys (`key:0`, `key:1`, ...) to "
-            f"one of {HOSTS} hosts through its public lookup: "
+            f"one of {HOSTS} hosts through its public lookup. That is "
             "`get_host(key)` for Nydus, `get_node(key)` for uhashring and "
             "`key_slot(key.encode())` for redis-py, whose Redis Cluster client "
             "encodes a key before it computes its slot. The time includes the "

@@ -350,8 +350,8 @@ def _share_spread(distinct: list[str], sets: int) -> tuple[Table, str]:
     note = (
         "The largest share depends on the host names. Nydus keeps Nydus 0.11's "
         "ring, so that every key stays where it was, and that ring gives each "
-        "host 160 points: a host's share of the ring then varies by about 7% "
-        "of the mean (the standard deviation of a Beta(160, 480) share), and "
+        "host 160 points. A host's share of the ring then varies by about 7% "
+        "of the mean (the standard deviation of a Beta(160, 480) share), so "
         "the largest of four shares is above 1.10x the mean for many sets of "
         "names. More points per host would even the shares out, but would move "
         "keys away from where Nydus 0.11 put them."

@@ -7,7 +7,8 @@ is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -19,19 +20,28 @@ from nydus_redis import LocalRedisServer
 SERVER_COUNT = 4
 
 
+@contextmanager
+def running_servers(
+    count: int, extra_args: Sequence[str] = (), binary: str | None = None
+) -> Iterator[list[LocalRedisServer]]:
+    """Start ``count`` redis-server processes and stop them on exit."""
+    started: list[LocalRedisServer] = []
+    try:
+        for _ in range(count):
+            server = LocalRedisServer(extra_args=extra_args, binary=binary)
+            server.start()
+            started.append(server)
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
 @pytest.fixture(scope="session")
 def redis_servers() -> Iterator[list[LocalRedisServer]]:
     """Four running redis-server processes."""
-    servers: list[LocalRedisServer] = []
-    try:
-        for _ in range(SERVER_COUNT):
-            server = LocalRedisServer()
-            server.start()
-            servers.append(server)
-        yield servers
-    finally:
-        for server in servers:
-            server.stop()
+    with running_servers(SERVER_COUNT) as started:
+        yield started
 
 
 @pytest.fixture

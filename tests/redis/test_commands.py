@@ -47,7 +47,7 @@ from nydus_redis._keyspecs import (
     normalize_command,
 )
 
-from .conftest import direct, host_config
+from .conftest import direct, host_config, running_servers
 
 # Redis 7 servers
 
@@ -85,17 +85,8 @@ def find_redis7_server() -> str:
 @pytest.fixture(scope="module")
 def redis7_running() -> Iterator[list[LocalRedisServer]]:
     """Three redis-server processes of Redis 7 or newer."""
-    binary = find_redis7_server()
-    started: list[LocalRedisServer] = []
-    try:
-        for _ in range(3):
-            server = LocalRedisServer(binary=binary)
-            server.start()
-            started.append(server)
+    with running_servers(3, binary=find_redis7_server()) as started:
         yield started
-    finally:
-        for server in started:
-            server.stop()
 
 
 @pytest.fixture

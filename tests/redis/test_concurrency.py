@@ -34,7 +34,7 @@ from nydus_core import (
 )
 from nydus_redis import LocalRedisServer
 
-from .conftest import direct, host_config
+from .conftest import direct, host_config, running_servers
 
 THREADS = 16
 INCRS = int(os.environ.get("NYDUS_TEST_INCRS", "10000"))
@@ -355,18 +355,9 @@ class ErrorCounter:
 @pytest.fixture(scope="module")
 def aof_servers() -> Iterator[list[LocalRedisServer]]:
     """Three servers that keep an append-only file, so a kill loses no write."""
-    started: list[LocalRedisServer] = []
-    try:
-        for _ in range(3):
-            server = LocalRedisServer(
-                extra_args=["--appendonly", "yes", "--appendfsync", "no"]
-            )
-            server.start()
-            started.append(server)
+    aof_args = ["--appendonly", "yes", "--appendfsync", "no"]
+    with running_servers(3, extra_args=aof_args) as started:
         yield started
-    finally:
-        for server in started:
-            server.stop()
 
 
 @pytest.fixture

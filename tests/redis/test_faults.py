@@ -38,7 +38,7 @@ from nydus_redis import LocalRedisServer
 from nydus_redis._server import free_port
 from nydus_routers import ConsistentHashingRouter
 
-from .conftest import direct
+from .conftest import direct, running_servers
 
 #: ``--appendfsync no`` is enough: a killed process loses nothing that it
 #: wrote to its file, and Redis writes the file before it replies.
@@ -55,16 +55,8 @@ TIMEOUT = 0.2
 @pytest.fixture(scope="module")
 def aof_servers() -> Iterator[list[LocalRedisServer]]:
     """Three redis-server processes that keep an append-only file."""
-    started: list[LocalRedisServer] = []
-    try:
-        for _ in range(SERVER_COUNT):
-            server = LocalRedisServer(extra_args=AOF_ARGS)
-            server.start()
-            started.append(server)
+    with running_servers(SERVER_COUNT, extra_args=AOF_ARGS) as started:
         yield started
-    finally:
-        for server in started:
-            server.stop()
 
 
 @pytest.fixture

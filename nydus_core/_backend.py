@@ -202,7 +202,7 @@ class BaseBackend:
         return False
 
     def ping(self) -> None:
-        """Check that the host answers; raises a retryable error if it does not."""
+        """Send a health check to the host, raising a retryable error if it fails."""
         _ = self.connection
 
     def map_error(self, error: BaseException) -> HostError:

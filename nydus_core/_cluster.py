@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("nydus.cluster")
 
-#: What hooks receive as ``host``: the host number, identifier and weight.
+#: The ``host`` argument of hooks: the host number, identifier and weight.
 HostInfo = HostSpec
 
 DEFAULT_MAX_CONNECTION_RETRIES = 20
@@ -35,7 +35,7 @@ LOG_INTERVAL = 1.0
 
 
 class Route:
-    """Where one call goes: its hosts, or a plan that splits it."""
+    """The destination of one call: its hosts, or a plan that splits it."""
 
     __slots__ = ("hosts", "keys", "plan")
 
@@ -173,21 +173,23 @@ class Cluster:
 
     def route_one(
         self, command: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-    ) -> tuple[int, Sequence[Key]] | None:
-        """Return the host and keys of a call that one key routes, or ``None``.
+    ) -> tuple[int | None, Sequence[Key] | None]:
+        """Return the host and keys of a call that one key routes.
 
         This is :meth:`route`'s common case without building a
         :class:`Route`, and :meth:`execute` and :meth:`map` call it once per
-        command. It returns ``None`` when a host is down, the router does not
-        route by key, or the call has no key or several keys; :meth:`route`
-        handles those. It raises what :meth:`route` raises for the same call.
+        command. The host is ``None`` when a host is down, the router does
+        not route by key, or the call has no key or several keys. Then
+        :meth:`route` handles the call, given the keys found here (``None``
+        when none were looked for), so they are not looked up twice. It
+        raises what :meth:`route` raises for the same call.
         """
         router = self.router
         if self._down_since or router._down or not router.routes_by_key:
-            return None
+            return None, None
         keys = self._first.command_keys(command, args, kwargs)
         if len(keys) != 1:
-            return None
+            return None, keys
         return router.get_host(keys[0]), keys
 
     def route(
@@ -197,14 +199,19 @@ class Cluster:
         kwargs: Mapping[str, Any],
         *,
         peek: bool = False,
+        keys: Sequence[Key] | None = None,
     ) -> Route:
-        """Return where a call goes: its hosts, or how it is split."""
+        """Return where a call goes: its hosts, or how it is split.
+
+        :param keys: the call's keys when the caller already found them.
+        """
         if self._down_since and not peek:
             self._readmit_due()
         router = self.router
         if not router.routes_by_key:
             return Route(router.get_hosts(command, peek=peek), ())
-        keys = self._first.command_keys(command, args, kwargs)
+        if keys is None:
+            keys = self._first.command_keys(command, args, kwargs)
         if not keys:
             hosts = router.get_hosts(command, peek=peek)
             for host in hosts:
@@ -263,10 +270,10 @@ class Cluster:
         self, command: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> Any:
         """Run ``command`` on the hosts its router picks and return the result."""
-        one = self.route_one(command, args, kwargs)
-        if one is not None:
-            return self.call_host(one[0], command, args, kwargs, one[1])
-        route = self.route(command, args, kwargs)
+        host, keys = self.route_one(command, args, kwargs)
+        if host is not None and keys is not None:
+            return self.call_host(host, command, args, kwargs, keys)
+        route = self.route(command, args, kwargs, keys=keys)
         if route.plan is not None:
             return self._run_plan(route.plan)
         if len(route.hosts) == 1:
@@ -572,7 +579,7 @@ class Cluster:
     def _log_limited(self, host: int, level: int, message: str, *args: Any) -> None:
         """Log at most once a second per host and message.
 
-        The next record of a message says how many repeats were dropped.
+        The next record of a message states how many repeats were dropped.
         """
         if not logger.isEnabledFor(level):
             return

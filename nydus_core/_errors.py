@@ -54,7 +54,7 @@ class HostConnectionError(HostError, ConnectionError):
 
 
 class HostTimeoutError(HostError, TimeoutError):
-    """A host did not answer in time."""
+    """A request to a host timed out."""
 
 
 class HostDownError(HostError, ConnectionError):

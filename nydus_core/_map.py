@@ -196,7 +196,7 @@ class _MapProxy:
         return _MapProxy(self._context, f"{self._name}.{name}")
 
 
-#: What a host's pipeline runs: a part of a call, or a whole call.
+#: An entry of a host's pipeline: a part of a call, or a whole call.
 BatchItem = _Item | _Call
 Batches = dict[int, list[BatchItem]]
 
@@ -264,12 +264,12 @@ class MapContext:
         batches: Batches = {}
         for call in self._calls:
             try:
-                one = route_one(call.command, call.args, call.kwargs)
-                if one is not None:
-                    call.keys = tuple(one[1])
-                    batches.setdefault(one[0], []).append(call)
+                host, keys = route_one(call.command, call.args, call.kwargs)
+                if host is not None and keys is not None:
+                    call.keys = tuple(keys)
+                    batches.setdefault(host, []).append(call)
                     continue
-                route = cluster.route(call.command, call.args, call.kwargs)
+                route = cluster.route(call.command, call.args, call.kwargs, keys=keys)
             except HostError as exc:
                 self._fail(call, exc.host, exc)
                 continue

@@ -2,7 +2,8 @@
 
 Routers are pure: they map keys to host numbers and keep the set of hosts
 marked down, and never open a connection or read the clock. The cluster
-decides when a host goes down or comes back and tells the router.
+decides when a host goes down or comes back, and calls the router's
+``mark_down`` and ``mark_up``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ DEFAULT_RETRY_TIMEOUT = 30.0
 
 @dataclass(frozen=True)
 class HostSpec:
-    """What a router knows of one host.
+    """The description of one host that a router receives.
 
     :param number: the host number, from 0 to the host count minus one.
     :param identifier: a stable name without secrets, such as
